@@ -1,0 +1,102 @@
+"""`ModelConfig`: the hyper-parameters every model of the zoo is built from.
+
+Capacity rule (so baselines are compared at equal size, not handicapped): every model uses the
+same embedding width per field and table (`embedding_dim`, default: the schema's), the same
+expert MLP widths (`expert_units`), the same number of experts (`num_experts`, default: one per
+embedding table, `num_embeddings`) and the same tower widths (`tower_units`). Models without
+experts (Shared-Bottom, STAR, AdaSparse, PEPNet, Single-Domain) use `expert_units` as their
+bottom/backbone MLP. Multi-embedding models use `num_embeddings` tables; single-embedding models
+use one. Defaults are SPEC §9's reference configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+GATES = ("mmoe", "pg", "peg")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Model hyper-parameters (one set shared by the whole zoo; each model reads what it needs).
+
+    Attributes:
+      embedding_dim: width per field per table (None = the schema's embedding_dim).
+      num_embeddings: M, the number of embedding tables of multi-embedding models.
+      num_experts: K (None = num_embeddings). Crocodile requires K = M: expert p reads table p.
+      expert_units: widths of each expert MLP; d = expert_units[-1].
+      tower_units: hidden widths of each domain tower (a 1-unit output layer is added).
+      gate: Crocodile's gate: "peg" (prior element-wise), "pg" (prior scalar), "mmoe".
+      loss: "bce", or "bce+<term>" with a disentangling term from `crocodile_tf.losses`
+        (Crocodile: "bce+cov").
+      cov_weight: alpha, the weight of the disentangling term.
+      cov_normalize: None (paper's CovLoss, no 1/N) or "batch".
+      cov_sample_size: compute the disentangling term on this many random rows (None = batch).
+      prior_dim: width of the prior embeddings (None = embedding_dim).
+      dropout: dropout rate in experts and towers.
+      seed: seed for stochastic ops inside the model (row sub-sampling of the loss).
+    """
+
+    embedding_dim: int | None = None
+    num_embeddings: int = 3
+    num_experts: int | None = None
+    expert_units: tuple[int, ...] = (256, 128)
+    tower_units: tuple[int, ...] = (64,)
+    gate: str = "peg"
+    loss: str = "bce+cov"
+    cov_weight: float = 1e-4
+    cov_normalize: str | None = None
+    cov_sample_size: int | None = None
+    prior_dim: int | None = None
+    dropout: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "expert_units", tuple(self.expert_units))
+        object.__setattr__(self, "tower_units", tuple(self.tower_units))
+        if not isinstance(self.num_embeddings, int) or self.num_embeddings < 1:
+            raise ValueError(f"ModelConfig: num_embeddings must be an int >= 1, got {self.num_embeddings!r}.")
+        if self.num_experts is not None and (not isinstance(self.num_experts, int) or self.num_experts < 1):
+            raise ValueError(f"ModelConfig: num_experts must be None or an int >= 1, got {self.num_experts!r}.")
+        if self.gate not in GATES:
+            raise ValueError(f"ModelConfig: gate must be one of {GATES}, got {self.gate!r}.")
+        if self.loss != "bce" and not self.loss.startswith("bce+"):
+            raise ValueError(f"ModelConfig: loss must be 'bce' or 'bce+<term>', got {self.loss!r}.")
+        if self.cov_weight < 0:
+            raise ValueError(f"ModelConfig: cov_weight must be >= 0, got {self.cov_weight!r}.")
+        for name in ("embedding_dim", "prior_dim"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"ModelConfig: {name} must be None or an int >= 1, got {value!r}.")
+        if not self.expert_units or any(u < 1 for u in self.expert_units):
+            raise ValueError(f"ModelConfig: expert_units must be positive widths, got {list(self.expert_units)}.")
+        if any(u < 1 for u in self.tower_units):
+            raise ValueError(f"ModelConfig: tower_units must be positive widths, got {list(self.tower_units)}.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig: dropout must be in [0, 1), got {self.dropout!r}.")
+
+    @property
+    def disentangle(self) -> str:
+        """The disentangling term ("none" for plain BCE)."""
+        return "none" if self.loss == "bce" else self.loss[len("bce+"):]
+
+    @property
+    def experts(self) -> int:
+        return self.num_experts or self.num_embeddings
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["expert_units"] = list(self.expert_units)
+        out["tower_units"] = list(self.tower_units)
+        return out
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> "ModelConfig":
+        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown keys {sorted(unknown)}.")
+        return cls(**config)

@@ -1,0 +1,59 @@
+"""Shared test utilities: fresh-process SavedModel reloads and planted-data training."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+import crocodile_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before tensorflow)
+import tf_keras
+
+from scipy.stats import rankdata
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_RELOAD_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import crocodile_tf  # registers the serializable layers
+    import tf_keras
+    model = tf_keras.models.load_model(sys.argv[1])
+    features = dict(np.load(sys.argv[2]))
+    np.save(sys.argv[3], model.predict(features, batch_size=len(next(iter(features.values()))),
+                                       verbose=0))
+""")
+
+
+def auc_reference(labels, scores) -> float:
+    """Mann-Whitney AUC with average ranks for ties (independent of the library's metrics)."""
+    labels = np.asarray(labels).reshape(-1)
+    ranks = rankdata(np.asarray(scores).reshape(-1))
+    pos = labels == 1
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def predict_in_fresh_process(model_path: str, features: dict[str, np.ndarray], workdir: str) -> np.ndarray:
+    """Loads the SavedModel at `model_path` in a new Python process and returns its predictions."""
+    inputs = os.path.join(workdir, "features.npz")
+    outputs = os.path.join(workdir, "predictions.npy")
+    np.savez(inputs, **features)
+    result = subprocess.run([sys.executable, "-c", _RELOAD_SCRIPT, model_path, inputs, outputs],
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        raise AssertionError(f"reload in a fresh process failed:\n{result.stderr[-4000:]}")
+    return np.load(outputs)
+
+
+def assert_savedmodel_parity(test, model: tf_keras.Model, features: dict[str, np.ndarray],
+                             workdir: str, atol: float = 1e-6) -> None:
+    """Saves `model`, reloads it in a fresh process, and compares predictions."""
+    path = os.path.join(workdir, "saved_model")
+    model.save(path, include_optimizer=False)
+    expected = model.predict(features, batch_size=len(next(iter(features.values()))), verbose=0)
+    reloaded = predict_in_fresh_process(path, features, workdir)
+    test.assertAllClose(expected, reloaded, atol=atol, rtol=0)

@@ -57,3 +57,37 @@ def assert_savedmodel_parity(test, model: tf_keras.Model, features: dict[str, np
     expected = model.predict(features, batch_size=len(next(iter(features.values()))), verbose=0)
     reloaded = predict_in_fresh_process(path, features, workdir)
     test.assertAllClose(expected, reloaded, atol=atol, rtol=0)
+
+
+def write_planted_tfrecords(problem, out_dir: str, fractions=(0.8, 0.1, 0.1), shards: int = 2) -> str:
+    """Writes a PlantedProblem as a converted data dir (schema.json, stats.json, GZIP shards).
+
+    Independent of the converters (plain tf.train.Example), so training tests do not depend on
+    them and the reader is checked against a second writer.
+    """
+    import json
+
+    import tensorflow as tf
+
+    n = len(problem.labels)
+    bounds = np.cumsum([0] + [int(round(f * n)) for f in fractions])
+    bounds[-1] = n
+    written = {}
+    for split, (lo, hi) in zip(("train", "val", "test"), zip(bounds[:-1], bounds[1:])):
+        os.makedirs(os.path.join(out_dir, split), exist_ok=True)
+        writers = [tf.io.TFRecordWriter(os.path.join(out_dir, split, f"part-{i:05d}-of-{shards:05d}.tfrecord.gz"),
+                                        options="GZIP") for i in range(shards)]
+        for row in range(lo, hi):
+            feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v[row])]))
+                       for k, v in problem.features.items()}
+            feature[problem.schema.label] = tf.train.Feature(
+                float_list=tf.train.FloatList(value=[float(problem.labels[row])]))
+            writers[row % shards].write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+        for w in writers:
+            w.close()
+        written[split] = {"rows": int(hi - lo)}
+    problem.schema.save(os.path.join(out_dir, "schema.json"))
+    with open(os.path.join(out_dir, "stats.json"), "w") as f:
+        json.dump({"written": written}, f)
+    return out_dir

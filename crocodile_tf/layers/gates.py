@@ -3,10 +3,13 @@
 Every gate is called as `gate([gate_input, experts, domain])` with `experts` [B, K, d] and
 `domain` the int domain index [B], and returns the mixture `t^s` [B, d] for each sample's own
 domain s only. A sample's loss depends only on its own domain's tower, so its own mixture is all
-training and serving need: the logits of the S domains come from one matmul, the own-domain
-slice is gathered before the softmax and the K-way sum, which saves S - 1 softmaxes and mixtures
-per sample (see bench/layers_bench.py). `return_weights=True` also returns the gate weights
-([B, K] for scalar gates, [B, K, d] for PeG), which the Importance loss and the analysis read.
+training and serving need. The own domain's logits come from one matmul of a block input: the
+gate input placed in block s of an [B, S * l] row (zeros elsewhere) times the S stacked
+per-domain kernels [S * l, width]. This never materialises the [B, S, K, d] logits of all domains
+nor gathers from them, and runs the softmax and the K-way mixture once per sample instead of S
+times (bench/layers_bench.py: about 2x faster than all-domains-then-select for PeG at S = 5).
+`return_weights=True` also returns the gate weights ([B, K] for scalar gates, [B, K, d] for PeG),
+which the Importance loss and the analysis read.
 """
 
 from __future__ import annotations
@@ -24,6 +27,22 @@ def own_domain(per_domain: tf.Tensor, domain: tf.Tensor) -> tf.Tensor:
     if domain.shape.rank == 2:
         domain = tf.squeeze(domain, axis=1)
     return tf.gather(per_domain, domain, axis=1, batch_dims=1)
+
+
+def own_domain_logits(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor, domain: tf.Tensor,
+                      num_domains: int) -> tf.Tensor:
+    """`x W^s + b^s` for each row's own domain s, with W = kernel [l, S * width] (domain-major
+    columns) and b = bias [S * width]; returns [B, width]."""
+    in_dim = x.shape[-1]
+    width = kernel.shape[-1] // num_domains
+    domain = tf.cast(domain, tf.int32)
+    if domain.shape.rank == 2:
+        domain = tf.squeeze(domain, axis=1)
+    onehot = tf.one_hot(domain, num_domains, dtype=x.dtype)                       # [B, S]
+    blocks = tf.reshape(onehot[:, :, None] * x[:, None, :], [-1, num_domains * in_dim])
+    stacked = tf.reshape(tf.transpose(tf.reshape(kernel, [in_dim, num_domains, width]), [1, 0, 2]),
+                         [num_domains * in_dim, width])
+    return tf.matmul(blocks, stacked) + tf.matmul(onehot, tf.reshape(bias, [num_domains, width]))
 
 
 class _Gate(tf_keras.layers.Layer):
@@ -75,9 +94,8 @@ class MMoEGate(_Gate):
 
     def call(self, inputs):
         gate_input, experts, domain = inputs
-        logits = tf.reshape(tf.matmul(gate_input, self.kernel) + self.bias,
-                            [-1, self.num_domains, self.num_experts])
-        weights = tf.nn.softmax(own_domain(logits, domain), axis=-1)  # [B, K]
+        logits = own_domain_logits(gate_input, self.kernel, self.bias, domain, self.num_domains)
+        weights = tf.nn.softmax(logits, axis=-1)  # [B, K]
         mixture = tf.einsum("bk,bkd->bd", weights, experts)
         return (mixture, weights) if self.return_weights else mixture
 
@@ -107,8 +125,8 @@ class PriorElementwiseGate(_Gate):
 
     def call(self, inputs):
         prior, experts, domain = inputs
-        logits = tf.reshape(tf.matmul(prior, self.kernel) + self.bias,
-                            [-1, self.num_domains, self.num_experts, self.expert_dim])
-        weights = tf.nn.softmax(own_domain(logits, domain), axis=1)  # [B, K, d], softmax over K
+        logits = own_domain_logits(prior, self.kernel, self.bias, domain, self.num_domains)
+        logits = tf.reshape(logits, [-1, self.num_experts, self.expert_dim])
+        weights = tf.nn.softmax(logits, axis=1)  # [B, K, d], softmax over K
         mixture = tf.reduce_sum(weights * experts, axis=1)
         return (mixture, weights) if self.return_weights else mixture

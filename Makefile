@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 # Parallel test workers; 2 cores here.
 PYTEST_WORKERS ?= 2
 
+DEMO_DIR ?= demo_out
+
 .PHONY: venv test demo bench clean check-python
 
 check-python:
@@ -31,5 +33,15 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml | check-python
 test: venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
+# The main job on the embedded default: synthesize, convert, train, table, export, score.
+demo: venv
+	$(BIN)/python -m crocodile_tf.demo --out_dir=$(DEMO_DIR)
+
+# Benchmarks print their figures and save JSON under bench/results/.
+bench: venv
+	$(BIN)/python bench/layers_bench.py
+	$(BIN)/python bench/convert_bench.py
+	$(BIN)/python bench/optimizer_bench.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(DEMO_DIR)

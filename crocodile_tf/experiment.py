@@ -23,7 +23,7 @@ from crocodile_tf import config as config_lib
 from crocodile_tf import tables
 from crocodile_tf.features import FeatureSchema
 from crocodile_tf.models import model_names
-from crocodile_tf.train import train
+from crocodile_tf.train import quiet_tensorflow_info, train
 
 
 def run_dir(out_dir: str, model: str, seed: int) -> str:
@@ -94,7 +94,7 @@ def parse_seeds(text: str) -> list[int]:
 
 def main(argv) -> None:
     del argv
-    logging.set_verbosity(logging.INFO)
+    quiet_tensorflow_info()
     if not FLAGS.data_dir or not FLAGS.out_dir:
         raise app.UsageError("--data_dir and --out_dir are required.")
     base = config_lib.preset(FLAGS.preset)

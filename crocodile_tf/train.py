@@ -25,6 +25,7 @@ import tf_keras
 from absl import app, flags, logging
 
 from crocodile_tf import config as config_lib
+from crocodile_tf import distribute
 from crocodile_tf.callbacks import DomainValidation, StepBackup, StepLogger, evaluate_dataset
 from crocodile_tf.features import FeatureSchema
 from crocodile_tf.metrics import metrics_markdown
@@ -106,13 +107,21 @@ def train(config: config_lib.TrainConfig, data_dir: str, model_dir: str, verbose
           strategy: tf.distribute.Strategy | None = None) -> dict:
     """Trains (or resumes) one run; returns the test metrics of the best weights."""
     set_determinism(config.seed, config.deterministic)
-    schema = copy_schema(data_dir, model_dir)
-    config.save(model_dir)
-    steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(training_rows(data_dir) / config.batch_size))
     strategy = strategy or tf.distribute.get_strategy()
+    distribute.check_optimizer(strategy, config.optimizer)
+    chief = distribute.is_chief()  # only the chief writes to model_dir (multi-worker runs)
+    schema = copy_schema(data_dir, model_dir) if chief else FeatureSchema.load(data_dir)
+    if chief:
+        config.save(model_dir)
+    steps_per_epoch = config.steps_per_epoch or max(1, math.ceil(training_rows(data_dir) / config.batch_size))
 
-    train_ds = make_dataset(data_dir, "train", config.batch_size, shuffle=True, repeat=True,
+    def train_input(input_context=None):
+        return make_dataset(data_dir, "train", config.batch_size, input_context, shuffle=True, repeat=True,
                             deterministic=config.deterministic, seed=config.seed, schema=schema)
+
+    parameter_server = distribute.is_parameter_server(strategy)
+    train_ds = train_input() if distribute.strategy_name(strategy) == "default" else \
+        distribute.training_input(strategy, train_input)
     val_ds = make_dataset(data_dir, "val", config.eval_batch_size, shuffle=False,
                           deterministic=True, schema=schema)
     with strategy.scope():
@@ -131,12 +140,14 @@ def train(config: config_lib.TrainConfig, data_dir: str, model_dir: str, verbose
         tf_keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq=config.log_every,
                                        profile_batch=0),
     ]
-    if not verbose:
+    if not verbose and not parameter_server:  # no batch-level callbacks under parameter servers
         callbacks.append(StepLogger(config.log_every))
     logging.info("training %s: %d steps/epoch x %d epochs, batch %d, model_dir %s", config.model,
                  steps_per_epoch, config.epochs, config.batch_size, model_dir)
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
               verbose=verbose)
+    if not chief:
+        return {"steps_trained": int(model.optimizer.iterations.numpy())}
     return evaluate_model_dir(model_dir, data_dir, split="test",
                               extra={"steps_trained": int(model.optimizer.iterations.numpy())})
 
@@ -206,9 +217,15 @@ def resolve_config(flag_values) -> config_lib.TrainConfig:
         raise app.UsageError(str(e)) from None
 
 
+def quiet_tensorflow_info() -> None:
+    """Our progress lines at INFO, TensorFlow's own INFO chatter (checkpoint sharding) hidden."""
+    logging.set_verbosity(logging.INFO)
+    tf.get_logger().setLevel("WARNING")
+
+
 def main(argv) -> None:
     del argv
-    logging.set_verbosity(logging.INFO)
+    quiet_tensorflow_info()
     for name in ("data_dir", "model_dir"):
         if not getattr(FLAGS, name):
             raise app.UsageError(f"--{name} is required.")

@@ -100,8 +100,7 @@ def make_dataset(data_dir: str, split: str, batch_size: int,
     names = schema.field_names
 
     def parse(serialized):
-        parsed = tf.io.parse_example(serialized, spec)
-        return {n: parsed[n] for n in names}, parsed[label]
+        return schema.unpack(tf.io.parse_example(serialized, spec))
 
     if domain_ids is None:
         ds = ds.batch(batch_size, drop_remainder=drop_remainder)

@@ -2,9 +2,9 @@
 (stats.json, rejects.csv, progress bar).
 
 Why a hand-rolled encoder: building one `tf.train.Example` per row in Python runs at ~30k rows/s;
-the converters target 200k rows/s. Every converted example has the same shape (one int64 per field
-plus a float label), so its protobuf wire format is a fixed byte template in which only the values
-change. Each int64 value is written as a varint padded to the width of the field's largest id
+the converters target 200k rows/s. Every converted example has the same shape (the packed int64
+feature `ids` with one id per field, see crocodile_tf.features, plus a float label), so its
+protobuf wire format is a fixed byte template in which only the values change. Each int64 value is written as a varint padded to the width of the field's largest id
 (non-minimal varints are valid protobuf: every parser, TF's fast Example parser included, accepts
 continuation bytes with zero payload). All rows of a schema then have the same length, and a chunk
 of rows encodes as one [rows, bytes] uint8 matrix with a few numpy operations per field.
@@ -24,6 +24,8 @@ from collections import Counter, defaultdict
 from typing import Sequence
 
 import numpy as np
+
+from crocodile_tf.features import IDS_FEATURE
 
 SPLITS = ("train", "val", "test")
 REJECTS_FILE = "rejects.csv"
@@ -69,17 +71,17 @@ class ExampleEncoder:
         self.field_names = tuple(field_names)
         self.widths = tuple(varint_width(max(0, v - 1)) for v in vocab_sizes)
         self._max_ids = np.asarray([max(0, v - 1) for v in vocab_sizes], dtype=np.int64)
-        entries, self._offsets = [], []
-        pos = 0
-        for name, width in zip(self.field_names, self.widths):
-            # Features.feature map entry {key: name, value: Feature{int64_list{value: [v]}}}
-            value = _len_delimited(0x0A, b"\x00" * width)           # Int64List.value (packed)
-            feature = _len_delimited(0x1A, value)                     # Feature.int64_list
-            entry = _len_delimited(0x0A, name.encode()) + _len_delimited(0x12, feature)
-            entry = _len_delimited(0x0A, entry)
-            entries.append(entry)
-            self._offsets.append(pos + len(entry) - width)
-            pos += len(entry)
+        # Features.feature map entry {key: "ids", value: Feature{int64_list{value: [v_0 .. v_F-1]}}},
+        # the ids packed back to back, each padded to its field's width.
+        payload = sum(self.widths)
+        value = _len_delimited(0x0A, b"\x00" * payload)                # Int64List.value (packed)
+        feature = _len_delimited(0x1A, value)                           # Feature.int64_list
+        entry = _len_delimited(0x0A, IDS_FEATURE.encode()) + _len_delimited(0x12, feature)
+        entry = _len_delimited(0x0A, entry)
+        entries = [entry]
+        start = len(entry) - payload
+        self._offsets = list(start + np.concatenate([[0], np.cumsum(self.widths)[:-1]]).astype(int))
+        pos = len(entry)
         value = _len_delimited(0x0A, b"\x00" * 4)                     # FloatList.value (packed)
         entry = _len_delimited(0x0A, label.encode()) + _len_delimited(0x12, _len_delimited(0x12, value))
         entry = _len_delimited(0x0A, entry)

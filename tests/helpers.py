@@ -62,8 +62,8 @@ def assert_savedmodel_parity(test, model: tf_keras.Model, features: dict[str, np
 def write_planted_tfrecords(problem, out_dir: str, fractions=(0.8, 0.1, 0.1), shards: int = 2) -> str:
     """Writes a PlantedProblem as a converted data dir (schema.json, stats.json, GZIP shards).
 
-    Independent of the converters (plain tf.train.Example), so training tests do not depend on
-    them and the reader is checked against a second writer.
+    Independent of the converters (plain tf.train.Example with the packed `ids` feature), so
+    training tests do not depend on them and the reader is checked against a second writer.
     """
     import json
 
@@ -78,8 +78,8 @@ def write_planted_tfrecords(problem, out_dir: str, fractions=(0.8, 0.1, 0.1), sh
         writers = [tf.io.TFRecordWriter(os.path.join(out_dir, split, f"part-{i:05d}-of-{shards:05d}.tfrecord.gz"),
                                         options="GZIP") for i in range(shards)]
         for row in range(lo, hi):
-            feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v[row])]))
-                       for k, v in problem.features.items()}
+            ids = [int(problem.features[name][row]) for name in problem.schema.field_names]
+            feature = {"ids": tf.train.Feature(int64_list=tf.train.Int64List(value=ids))}
             feature[problem.schema.label] = tf.train.Feature(
                 float_list=tf.train.FloatList(value=[float(problem.labels[row])]))
             writers[row % shards].write(

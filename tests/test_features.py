@@ -37,8 +37,14 @@ class FeatureSchemaTest(tf.test.TestCase, parameterized.TestCase):
     def test_feature_spec_and_inputs(self):
         s = schema()
         spec = s.feature_spec()
-        self.assertEqual(set(spec), set(s.field_names) | {"is_click"})
+        self.assertEqual(set(spec), {"ids", "is_click"})
+        self.assertEqual(spec["ids"].shape, [5])
         self.assertEqual(spec["is_click"].dtype, tf.float32)
+        features, label = s.unpack({"ids": tf.constant([[1, 2, 0, 3, 1]], tf.int64),
+                                    "is_click": tf.constant([1.0])})
+        self.assertEqual(list(features), list(s.field_names))
+        self.assertAllEqual(features["age"], [3])
+        self.assertAllEqual(label, [1.0])
         inputs = s.keras_inputs()
         self.assertEqual(inputs["tab"].dtype, tf.int64)
 

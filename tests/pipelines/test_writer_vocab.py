@@ -25,14 +25,12 @@ class ExampleEncoderTest(tf.test.TestCase, parameterized.TestCase):
         rows = enc.encode(ids, labels)
         for r in (0, 1, 7):
             ex = tf.train.Example.FromString(rows[r].tobytes())
-            for f, name in enumerate(names):
-                self.assertEqual(list(ex.features.feature[name].int64_list.value), [ids[r, f]])
+            self.assertEqual(list(ex.features.feature["ids"].int64_list.value), list(ids[r]))
             self.assertEqual(list(ex.features.feature["is_click"].float_list.value), [labels[r]])
-        spec = {n: tf.io.FixedLenFeature([], tf.int64) for n in names}
-        spec["is_click"] = tf.io.FixedLenFeature([], tf.float32)
+        spec = {"ids": tf.io.FixedLenFeature([len(names)], tf.int64),
+                "is_click": tf.io.FixedLenFeature([], tf.float32)}
         parsed = tf.io.parse_example(tf.constant([r.tobytes() for r in rows]), spec)
-        for f, name in enumerate(names):
-            self.assertAllEqual(parsed[name], ids[:, f])
+        self.assertAllEqual(parsed["ids"], ids)
         self.assertAllEqual(parsed["is_click"], labels)
 
     def test_rejects_out_of_range_ids(self):

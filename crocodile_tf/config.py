@@ -23,6 +23,7 @@ import tensorflow as tf
 from crocodile_tf.models.config import ModelConfig
 
 OPTIMIZERS = ("adam", "split")
+EMBEDDING_OPTIMIZERS = ("lazy_adam", "adagrad")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,9 +36,10 @@ class TrainConfig:
       batch_size: global batch size.
       epochs: maximum passes over the training split.
       learning_rate: Adam learning rate (dense weights; all weights with optimizer="adam").
-      optimizer: "split" (sparse-friendly Adagrad for embedding tables + Adam for dense weights,
-        TFRS CompositeOptimizer) or "adam" (one Adam for everything).
-      embedding_learning_rate: Adagrad learning rate of the embedding tables ("split").
+      optimizer: "split" (a sparse optimizer for embedding tables + Adam for dense weights, TFRS
+        CompositeOptimizer) or "adam" (one Adam for everything).
+      embedding_optimizer: the sparse optimizer of "split": "lazy_adam" or "adagrad".
+      embedding_learning_rate: its learning rate (None = learning_rate).
       checkpoint_every: steps between checkpoints (one is also written at each epoch end).
       log_every: steps between log lines / TensorBoard scalars.
       early_stopping_patience: epochs without validation-AUC improvement before stopping.
@@ -53,7 +55,8 @@ class TrainConfig:
     epochs: int = 2
     learning_rate: float = 1e-3
     optimizer: str = "split"
-    embedding_learning_rate: float = 0.05
+    embedding_optimizer: str = "lazy_adam"
+    embedding_learning_rate: float | None = None
     checkpoint_every: int = 500
     log_every: int = 100
     early_stopping_patience: int = 1
@@ -67,7 +70,8 @@ class TrainConfig:
             object.__setattr__(self, "model_config", ModelConfig.from_dict(self.model_config))
         checks = {
             "batch_size": self.batch_size >= 1, "epochs": self.epochs >= 1,
-            "learning_rate": self.learning_rate > 0, "embedding_learning_rate": self.embedding_learning_rate > 0,
+            "learning_rate": self.learning_rate > 0,
+            "embedding_learning_rate": self.embedding_learning_rate is None or self.embedding_learning_rate > 0,
             "checkpoint_every": self.checkpoint_every >= 1, "log_every": self.log_every >= 1,
             "early_stopping_patience": self.early_stopping_patience >= 0,
             "eval_batch_size": self.eval_batch_size >= 1,
@@ -78,6 +82,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: bad {name}={getattr(self, name)!r}.")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"TrainConfig: optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+        if self.embedding_optimizer not in EMBEDDING_OPTIMIZERS:
+            raise ValueError(f"TrainConfig: embedding_optimizer must be one of {EMBEDDING_OPTIMIZERS}, "
+                             f"got {self.embedding_optimizer!r}.")
 
     def replace(self, **changes) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -108,7 +108,6 @@ def train(config: config_lib.TrainConfig, data_dir: str, model_dir: str, verbose
     """Trains (or resumes) one run; returns the test metrics of the best weights."""
     set_determinism(config.seed, config.deterministic)
     strategy = strategy or tf.distribute.get_strategy()
-    distribute.check_optimizer(strategy, config.optimizer)
     chief = distribute.is_chief()  # only the chief writes to model_dir (multi-worker runs)
     schema = copy_schema(data_dir, model_dir) if chief else FeatureSchema.load(data_dir)
     if chief:
@@ -126,8 +125,9 @@ def train(config: config_lib.TrainConfig, data_dir: str, model_dir: str, verbose
                           deterministic=True, schema=schema)
     with strategy.scope():
         model = build_model(config.model, schema, config.model_config)
-        model.compile(optimizer=make_optimizer(config.optimizer, model, config.learning_rate,
-                                               config.embedding_learning_rate))
+        model.compile(optimizer=make_optimizer(
+            config.optimizer, model, config.learning_rate,
+            config.embedding_learning_rate or config.learning_rate, config.embedding_optimizer))
 
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 0
@@ -180,8 +180,11 @@ def define_flags() -> None:
     flags.DEFINE_integer("epochs", None, "Maximum epochs.")
     flags.DEFINE_integer("batch_size", None, "Global batch size.")
     flags.DEFINE_float("learning_rate", None, "Adam learning rate (dense weights).")
-    flags.DEFINE_float("embedding_learning_rate", None, "Adagrad learning rate of embedding tables.")
+    flags.DEFINE_float("embedding_learning_rate", None, "Learning rate of the embedding tables' "
+                       "sparse optimizer (default: --learning_rate).")
     flags.DEFINE_enum("optimizer", None, list(config_lib.OPTIMIZERS), "Optimizer.")
+    flags.DEFINE_enum("embedding_optimizer", None, list(config_lib.EMBEDDING_OPTIMIZERS),
+                      "Sparse optimizer of the embedding tables with --optimizer=split.")
     flags.DEFINE_integer("num_embeddings", None, "Embedding tables M (multi-embedding models).")
     flags.DEFINE_float("cov_weight", None, "Weight alpha of the disentangling loss.")
     flags.DEFINE_string("gate", None, "Crocodile gate: mmoe, pg or peg.")
@@ -191,11 +194,17 @@ def define_flags() -> None:
     flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: rows / batch).")
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
     flags.DEFINE_integer("log_every", None, "Steps between log lines.")
+    flags.DEFINE_enum("strategy", "default", list(distribute.STRATEGIES),
+                      "tf.distribute strategy; multi_worker / parameter_server read the cluster from "
+                      "TF_CONFIG (docs/distributed.md).")
+    flags.DEFINE_integer("min_shard_bytes", distribute.DEFAULT_MIN_SHARD_BYTES,
+                         "parameter_server: minimum bytes per embedding-table shard.")
     flags.DEFINE_string("params_override", "", "JSON object applied last, e.g. "
                         "'{\"model_config\": {\"tower_units\": [128]}}'.")
 
 
-_TOP_LEVEL = ("epochs", "batch_size", "learning_rate", "embedding_learning_rate", "optimizer", "seed",
+_TOP_LEVEL = ("epochs", "batch_size", "learning_rate", "embedding_learning_rate", "optimizer",
+              "embedding_optimizer", "seed",
               "deterministic", "steps_per_epoch", "checkpoint_every", "log_every")
 _MODEL_LEVEL = ("num_embeddings", "cov_weight", "gate")
 
@@ -238,7 +247,13 @@ def main(argv) -> None:
         if dataclasses.replace(previous, epochs=config.epochs) != config:
             raise app.UsageError(f"--model_dir={FLAGS.model_dir} holds a run with a different config "
                                  f"(see {existing}); use a new model_dir to train another config.")
-    result = train(config, FLAGS.data_dir, FLAGS.model_dir)
+    try:
+        strategy = distribute.make_strategy(FLAGS.strategy, min_shard_bytes=FLAGS.min_shard_bytes)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    result = train(config, FLAGS.data_dir, FLAGS.model_dir, strategy=strategy)
+    if "metrics" not in result:  # a non-chief worker: the chief writes the metrics
+        return
     print(metrics_markdown(result["metrics"]))
     print(f"metrics: {os.path.join(FLAGS.model_dir, 'metrics.json')}")
 

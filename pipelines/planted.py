@@ -117,3 +117,37 @@ def planted_problem(num_rows: int, *, num_domains: int = 2,
     labels = (rng.random(num_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
     features = {k: v.astype(np.int64) for k, v in features.items()}
     return PlantedProblem(schema, features, labels, logit.astype(np.float32))
+
+
+def kuairand_shaped_problem(num_rows: int, *, num_fields: int = 40, max_vocab: int = 200_000,
+                            domain_proportions: tuple[float, ...] = KUAIRAND_PROPORTIONS,
+                            embedding_dim: int = 16, seed: int = 0) -> PlantedProblem:
+    """Random ids shaped like the converted KuaiRand-1K data, for speed and memory benchmarks.
+
+    `num_fields` categorical fields with vocabularies spaced geometrically from 2 to `max_vocab`
+    (the field nearest 1,001 ids is `user_id`, the largest `item_id`), plus the domain field with
+    KuaiRand's 5 domain proportions. Ids have the same popularity skew as `planted_problem`; the
+    label is a weak logistic function of a few fields (the shapes matter here, not the signal).
+    """
+    rng = np.random.default_rng(seed)
+    sizes = [int(v) for v in np.geomspace(2, max_vocab, num_fields).round()]
+    names = [f"f{i:02d}" for i in range(num_fields)]
+    names[int(np.argmin([abs(v - 1001) for v in sizes]))] = "user_id"
+    names[int(np.argmax(sizes))] = "item_id"
+    p = np.asarray(domain_proportions, dtype=np.float64)
+    schema = make_schema(dict(zip(names, sizes)), domain_field="domain", num_domains=len(p),
+                         embedding_dim=embedding_dim)
+    features = {"domain": rng.choice(len(p), size=num_rows, p=p / p.sum()).astype(np.int64)}
+    logit = np.zeros(num_rows)
+    for name, size in zip(names, sizes):
+        if size == 1:
+            features[name] = np.zeros(num_rows, dtype=np.int64)
+            continue
+        weights = 1.0 / np.arange(1, size) ** 0.8
+        ids = 1 + rng.choice(size - 1, size=num_rows, p=weights / weights.sum())
+        features[name] = ids.astype(np.int64)
+        if size <= 1000:
+            logit += rng.normal(0.0, 0.3, size)[ids]
+    logit = logit - 1.0
+    labels = (rng.random(num_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+    return PlantedProblem(schema, features, labels, logit.astype(np.float32))

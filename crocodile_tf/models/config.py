@@ -1,12 +1,25 @@
 """`ModelConfig`: the hyper-parameters every model of the zoo is built from.
 
-Capacity rule (so baselines are compared at equal size, not handicapped): every model uses the
-same embedding width per field and table (`embedding_dim`, default: the schema's), the same
-expert MLP widths (`expert_units`), the same number of experts (`num_experts`, default: one per
-embedding table, `num_embeddings`) and the same tower widths (`tower_units`). Models without
-experts (Shared-Bottom, STAR, AdaSparse, PEPNet, Single-Domain) use `expert_units` as their
-bottom/backbone MLP. Multi-embedding models use `num_embeddings` tables; single-embedding models
-use one. Defaults are SPEC §9's reference configuration.
+Capacity rule (so baselines are compared at equal size, not handicapped):
+
+* every embedding table of every model has the same width per field (`embedding_dim`, default:
+  the schema's); single-embedding models (Shared-Bottom, MMoE, PLE, STAR, PEPNet, HiNet,
+  AdaSparse) have one table, Crocodile and ME-MMoE `num_embeddings` tables, and the models with
+  domain-owned tables have one table per owner (Single-Domain: one per domain; SDEM: one shared
+  + one per domain; ME-PLE: one per expert);
+* every expert is an MLP of widths `expert_units` (d = expert_units[-1]); mixture-of-experts
+  models have `num_experts` experts (MMoE, Crocodile, ME-MMoE) or `shared_experts` shared plus
+  `specific_experts` per domain (PLE, ME-PLE, SDEM, HiNet). PLE and ME-PLE spread the same
+  widths over their progressive extraction levels: level l's experts are one `expert_units[l]`
+  layer, so an expert path is exactly as wide and as deep as any other model's expert;
+* models without experts use `expert_units` as their bottom/backbone MLP (Shared-Bottom,
+  Single-Domain per domain, STAR's star-topology FCN, PEPNet's PPNet, AdaSparse's MLP);
+* every model scores a sample with a tower of widths `tower_units` + a 1-unit output, one per
+  domain (STAR's per-domain FCN continues through `tower_units` with star weights);
+* gate / prior networks are small and derived, not tuned: prior embeddings are `prior_dim`
+  wide, PEPNet's Gate NUs and nothing else have `expert_units[-1]` hidden units.
+
+Defaults are SPEC §9's reference configuration.
 """
 
 from __future__ import annotations
@@ -25,11 +38,15 @@ class ModelConfig:
       embedding_dim: width per field per table (None = the schema's embedding_dim).
       num_embeddings: M, the number of embedding tables of multi-embedding models.
       num_experts: K (None = num_embeddings). Crocodile requires K = M: expert p reads table p.
+      shared_experts: experts shared by all domains in PLE, ME-PLE, SDEM and HiNet.
+      specific_experts: experts owned by each domain in PLE, ME-PLE, SDEM and HiNet.
       expert_units: widths of each expert MLP; d = expert_units[-1].
       tower_units: hidden widths of each domain tower (a 1-unit output layer is added).
       gate: Crocodile's gate: "peg" (prior element-wise), "pg" (prior scalar), "mmoe".
       loss: "bce", or "bce+<term>" with a disentangling term from `crocodile_tf.losses`
-        (Crocodile: "bce+cov").
+        (Crocodile: "bce+cov"; the `--disentangle` choices). `gate`, `loss` and `cov_*` are
+        Crocodile's switches (Tables 4-5); the baselines train with BCE as in their papers and
+        ME-MMoE fixes gate="mmoe", loss="bce".
       cov_weight: alpha, the weight of the disentangling term.
       cov_normalize: None (paper's CovLoss, no 1/N) or "batch".
       cov_sample_size: compute the disentangling term on this many random rows (None = batch).
@@ -41,6 +58,8 @@ class ModelConfig:
     embedding_dim: int | None = None
     num_embeddings: int = 3
     num_experts: int | None = None
+    shared_experts: int = 1
+    specific_experts: int = 1
     expert_units: tuple[int, ...] = (256, 128)
     tower_units: tuple[int, ...] = (64,)
     gate: str = "peg"
@@ -59,6 +78,10 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: num_embeddings must be an int >= 1, got {self.num_embeddings!r}.")
         if self.num_experts is not None and (not isinstance(self.num_experts, int) or self.num_experts < 1):
             raise ValueError(f"ModelConfig: num_experts must be None or an int >= 1, got {self.num_experts!r}.")
+        for name in ("shared_experts", "specific_experts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"ModelConfig: {name} must be an int >= 1, got {value!r}.")
         if self.gate not in GATES:
             raise ValueError(f"ModelConfig: gate must be one of {GATES}, got {self.gate!r}.")
         if self.loss != "bce" and not self.loss.startswith("bce+"):

@@ -37,20 +37,28 @@ def build(schema: FeatureSchema, config: ModelConfig, name: str = "crocodile") -
                             name="multi_embedding")(inputs)                       # [B, M, F*D]
     experts = ExpertBank(config.num_embeddings, config.expert_units, dropout=config.dropout,
                          name="experts")(tables)                                 # [B, K, d]
+    disentangle = None
     if config.disentangle != "none":
-        experts = make_disentangle_layer(config.disentangle, config.cov_weight, config.cov_normalize,
-                                         config.cov_sample_size, config.seed)(experts)
+        disentangle = make_disentangle_layer(config.disentangle, config.cov_weight,
+                                             config.cov_normalize, config.cov_sample_size, config.seed)
+    # Importance acts on the gate weights, the other terms on the expert outputs.
+    on_gate = getattr(disentangle, "reads_gate_weights", False)
+    if disentangle is not None and not on_gate:
+        experts = disentangle(experts)
 
     if config.gate == "mmoe":
         gate_input = tf_keras.layers.Flatten(name="concat_embeddings")(tables)  # [B, M*F*D]
-        gate = MMoEGate(config.experts, schema.num_domains, name="gate")
+        gate = MMoEGate(config.experts, schema.num_domains, return_weights=on_gate, name="gate")
     else:
         prior_fields = schema.subset(schema.prior_fields)
         gate_input = PriorEmbedding([f.name for f in prior_fields], [f.vocab_size for f in prior_fields],
                                     config.prior_dim or dim, name="prior_embedding")(inputs)
         gate_class = PriorElementwiseGate if config.gate == "peg" else PriorGate
-        gate = gate_class(config.experts, schema.num_domains, name="gate")
+        gate = gate_class(config.experts, schema.num_domains, return_weights=on_gate, name="gate")
     mixture = gate([gate_input, experts, domain])                              # [B, d]
+    if on_gate:
+        mixture, weights = mixture
+        mixture = disentangle([weights, mixture])
     output = DomainTowers(schema.num_domains, config.tower_units, dropout=config.dropout,
                           name="towers")([mixture, domain])                    # [B, 1]
     return MultiDomainModel(inputs, output, domain_field=schema.domain_field,

@@ -41,8 +41,12 @@ def finished(path: str) -> dict | None:
 
 def run_experiment(data_dir: str, out_dir: str, models: Sequence[str], seeds: Sequence[int],
                    base: config_lib.TrainConfig, base_model: str | None = None,
-                   verbose: int = 0) -> dict:
-    """Trains every (model, seed) not yet finished; returns the table dict (also written)."""
+                   verbose: int = 0, analyze: bool = False) -> dict:
+    """Trains every (model, seed) not yet finished; returns the table dict (also written).
+
+    With `analyze`, DI and IA of every run are added (`crocodile_tf.analysis.experiment`):
+    table["analysis"], a DI / IA table appended to table.md, analysis.{md,json}, dilemma.png.
+    """
     unknown = [m for m in models if m not in model_names()]
     if unknown:
         raise ValueError(f"Unknown models {unknown}; registered: {model_names()}.")
@@ -62,8 +66,14 @@ def run_experiment(data_dir: str, out_dir: str, models: Sequence[str], seeds: Se
     table = tables.build_table(runs, schema.domains, base_model)
     table["seeds"] = list(seeds)
     tf.io.gfile.makedirs(out_dir)
-    for name, text in (("table.md", tables.to_markdown(table)), ("table.csv", tables.to_csv(table)),
-                       ("table.json", tables.to_json(table))):
+    analysis_md = ""
+    if analyze:
+        from crocodile_tf.analysis.experiment import analyze_experiment, to_markdown
+        run_dirs = {m: {s: run_dir(out_dir, m, s) for s in seeds} for m in models}
+        table["analysis"] = analyze_experiment(data_dir, out_dir, run_dirs, table)
+        analysis_md = "\n" + to_markdown(table["analysis"])
+    for name, text in (("table.md", tables.to_markdown(table) + analysis_md),
+                       ("table.csv", tables.to_csv(table)), ("table.json", tables.to_json(table))):
         with tf.io.gfile.GFile(os.path.join(out_dir, name), "w") as f:
             f.write(text)
     return table
@@ -81,6 +91,8 @@ def define_flags() -> None:
     flags.DEFINE_string("preset", "demo", f"Named config: {', '.join(sorted(config_lib.PRESETS))}.")
     flags.DEFINE_integer("epochs", None, "Override the preset's epochs.")
     flags.DEFINE_string("params_override", "", "JSON object applied to the preset.")
+    flags.DEFINE_bool("analyze", False, "Add DI (against the sdem runs) and IA columns and the "
+                      "DI-vs-IA plot (crocodile_tf.analysis).")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -103,10 +115,12 @@ def main(argv) -> None:
             base = base.replace(epochs=FLAGS.epochs)
         base = config_lib.merge(base, config_lib.parse_override(FLAGS.params_override))
         table = run_experiment(FLAGS.data_dir, FLAGS.out_dir, FLAGS.models, parse_seeds(FLAGS.seeds),
-                               base, FLAGS.base_model)
+                               base, FLAGS.base_model, analyze=FLAGS.analyze)
     except ValueError as e:
         raise app.UsageError(str(e)) from None
     print(tables.to_markdown(table))
+    if FLAGS.analyze:
+        print(f"analysis: {os.path.join(FLAGS.out_dir, 'analysis.md')} (dilemma.png)")
     print(f"table: {os.path.join(FLAGS.out_dir, 'table.md')} (.csv, .json)")
 
 

@@ -18,9 +18,10 @@ Checkpoints are strategy-independent: a `ShardedVariable` is saved as one full t
 slice information), so a model trained sharded restores into an unsharded model (evaluation,
 export) or into another strategy, and vice versa.
 
-Optimizers: both "split" (TFRS `CompositeOptimizer` of legacy Adagrad + Adam) and "adam" train
-under every strategy here (`tests/distribute/` runs "split" under ParameterServerStrategy, with
-the sharded tables in the Adagrad group, and under MultiWorkerMirroredStrategy).
+Optimizers: both "split" (TFRS `CompositeOptimizer`: a sparse optimizer on the tables + Adam)
+and "adam" train under every strategy here (`tests/distribute/` runs "split" under
+ParameterServerStrategy, with the sharded tables in the sparse group, and under
+MultiWorkerMirroredStrategy).
 
 Network: TensorFlow's gRPC server listens on 0.0.0.0:<port> (hard-coded in
 `grpc_server_lib.cc`), whatever host the cluster spec names. On a shared host, run a local

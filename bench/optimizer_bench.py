@@ -96,7 +96,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="optimizer_bench_")
     data_dir = args.data_dir
     if data_dir is None:
-        from crocodile_tf.pipelines import ConvertOptions, convert, make_source, synth_kuairand
+        from crocodile_tf.pipelines import make_source, synth_kuairand
+        from crocodile_tf.pipelines.conversion import ConvertOptions, convert
         synth_kuairand(os.path.join(workdir, "raw"), 300_000, seed=0)
         data_dir = os.path.join(workdir, "data")
         convert(make_source("kuairand1k", input_dir=os.path.join(workdir, "raw")),

@@ -47,6 +47,7 @@ class TrainConfig:
       deterministic: deterministic ops and input order (identical metrics for identical seeds).
       steps_per_epoch: None = training rows / batch_size, from the converter's stats.json.
       eval_batch_size: batch size of validation and test passes.
+      log_ia: record Information Abundance during training (crocodile_tf.analysis).
     """
 
     model: str = "crocodile"
@@ -64,6 +65,7 @@ class TrainConfig:
     deterministic: bool = False
     steps_per_epoch: int | None = None
     eval_batch_size: int = 8192
+    log_ia: bool = False
 
     def __post_init__(self):
         if isinstance(self.model_config, dict):

@@ -3,6 +3,9 @@ r"""`crocodile-train`: trains a registered model on converted TFRecords.
     crocodile-train --data_dir=data/kuairand --model_dir=runs/crocodile --model=crocodile \
         --preset=kuairand1k
 
+Distributed: `--strategy={default,mirrored,multi_worker,parameter_server}` reads the cluster from
+TF_CONFIG (docs/distributed.md).
+
 Writes to model_dir: config.json (resolved config), schema.json + vocab/ (copied from the data,
 so the model_dir is self-contained for evaluation and export), backup/ (step checkpoints for
 resuming), best/ (weights with the best validation AUC), logs/ (TensorBoard), and after training
@@ -142,6 +145,10 @@ def train(config: config_lib.TrainConfig, data_dir: str, model_dir: str, verbose
     ]
     if not verbose and not parameter_server:  # no batch-level callbacks under parameter servers
         callbacks.append(StepLogger(config.log_every))
+    if config.log_ia and chief and not parameter_server:
+        from crocodile_tf.analysis import InformationAbundanceLogger  # matplotlib-free, but heavy
+        callbacks.append(InformationAbundanceLogger.for_run(data_dir, model_dir, schema, every=config.log_every,
+                                                            model_config=config.model_config))
     logging.info("training %s: %d steps/epoch x %d epochs, batch %d, model_dir %s", config.model,
                  steps_per_epoch, config.epochs, config.batch_size, model_dir)
     model.fit(train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
@@ -194,6 +201,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: rows / batch).")
     flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
     flags.DEFINE_integer("log_every", None, "Steps between log lines.")
+    flags.DEFINE_bool("log_ia", None, "Record Information Abundance of embeddings and experts during "
+                      "training (analysis Fig. 2; TensorBoard + model_dir/analysis/ia_log.json).")
     flags.DEFINE_enum("strategy", "default", list(distribute.STRATEGIES),
                       "tf.distribute strategy; multi_worker / parameter_server read the cluster from "
                       "TF_CONFIG (docs/distributed.md).")
@@ -205,7 +214,7 @@ def define_flags() -> None:
 
 _TOP_LEVEL = ("epochs", "batch_size", "learning_rate", "embedding_learning_rate", "optimizer",
               "embedding_optimizer", "seed",
-              "deterministic", "steps_per_epoch", "checkpoint_every", "log_every")
+              "deterministic", "steps_per_epoch", "checkpoint_every", "log_every", "log_ia")
 _MODEL_LEVEL = ("num_embeddings", "cov_weight", "gate")
 
 

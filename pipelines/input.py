@@ -96,8 +96,6 @@ def make_dataset(data_dir: str, split: str, batch_size: int,
     if repeat:
         ds = ds.repeat()
     spec = schema.feature_spec()
-    label = schema.label
-    names = schema.field_names
 
     def parse(serialized):
         return schema.unpack(tf.io.parse_example(serialized, spec))

@@ -27,8 +27,7 @@ from crocodile_tf.analysis.diversity import (DEFAULT_QUANTILES, diversity_index_
 from crocodile_tf.analysis.experts import (cross_covariance_total, dimension_covariance,
                                            expert_ia_by_domain, expert_pair_covariance)
 from crocodile_tf.analysis.probe import collect, embedding_tables, expert_probe, id_counts
-from crocodile_tf.analysis.spectrum import (frequency_groups, ia_by_frequency, information_abundance,
-                                            log_spectrum)
+from crocodile_tf.analysis.spectrum import ia_by_frequency, log_spectrum
 from crocodile_tf.features import FeatureSchema
 
 

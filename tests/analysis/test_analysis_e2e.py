@@ -52,7 +52,6 @@ def test_crocodile_cross_expert_covariance_below_me_mmoe():
 
 def test_expert_probe_protocol_across_the_zoo():
     problem = planted_problem(64, num_domains=2, num_users=10, num_items=10, seed=0)
-    schema = problem.schema
     expected = {"crocodile": (3, False), "me_mmoe": (3, False), "mmoe": (3, False),
                 "sdem": (3, True), "ple": (3, True), "me_ple": (3, True), "hinet": (3, True),
                 "shared_bottom": None, "star": None}
@@ -97,32 +96,17 @@ def test_diversity_index_on_models_and_ia_logger(tmp_path):
 
 
 @pytest.mark.slow
-def test_crocodile_analyze_writes_every_figure(tmp_path, monkeypatch):
+def test_crocodile_analyze_writes_every_figure(tmp_path):
     problem = planted_problem(6000, domain_proportions=(3.0, 1.0, 0.5), num_users=50, num_items=80, seed=2)
     data_dir = write_planted_tfrecords(problem, str(tmp_path / "data"))
     schema = problem.schema
-    original_fit = tf_keras.Model.fit
-    current = {}
-
-    def fit_with_logger(self, *args, callbacks=(), **kwargs):
-        logger = InformationAbundanceLogger.for_run(data_dir, current["dir"], schema, every=10,
-                                                    model_config=TINY)
-        return original_fit(self, *args, callbacks=[*callbacks, logger], **kwargs)
-
-    monkeypatch.setattr(tf_keras.Model, "fit", fit_with_logger)
     # crocodile and sdem through `crocodile-experiment --analyze` (DI / IA columns), then the
     # same crocodile without CovLoss for the with / without heatmaps.
     base = config_lib.TrainConfig(model_config=TINY, batch_size=128, epochs=1, steps_per_epoch=25,
-                                  checkpoint_every=25, log_every=10, eval_batch_size=1024)
+                                  checkpoint_every=25, log_every=10, eval_batch_size=1024,
+                                  log_ia=True)
     experiment_dir = str(tmp_path / "experiment")
     dirs = {m: run_dir(experiment_dir, m, 0) for m in ("crocodile", "sdem")}
-    real_train = experiment.train
-
-    def train_with_logger_dir(config, data, model_dir, **kwargs):
-        current["dir"] = model_dir
-        return real_train(config, data, model_dir, **kwargs)
-
-    monkeypatch.setattr(experiment, "train", train_with_logger_dir)
     table = experiment.run_experiment(data_dir, experiment_dir, ["crocodile", "sdem"], [0], base,
                                       analyze=True)
     summary = table["analysis"]["summary"]
@@ -131,9 +115,8 @@ def test_crocodile_analyze_writes_every_figure(tmp_path, monkeypatch):
     table_md = open(os.path.join(experiment_dir, "table.md")).read()
     assert "| Model | Overall AUC | Overall gAUC | DI | IA item-id emb | IA experts |" in table_md
     assert os.path.getsize(os.path.join(experiment_dir, "dilemma.png")) > 10_000
-    current["dir"] = dirs["nocov"] = str(tmp_path / "runs" / "nocov")
+    dirs["nocov"] = str(tmp_path / "runs" / "nocov")
     train(base.replace(model_config=TINY.replace(loss="bce")), data_dir, dirs["nocov"], verbose=0)
-    monkeypatch.undo()
 
     out = str(tmp_path / "analysis")
     cmd = [sys.executable, "-m", "crocodile_tf.analysis.cli",

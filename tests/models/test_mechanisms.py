@@ -2,7 +2,6 @@
 
 import numpy as np
 import tensorflow as tf
-from absl.testing import parameterized
 
 from crocodile_tf.layers import (EPNet, DomainAdaptiveMLP, PartitionedNormalization, PerDomainMLP,
                                  ScenarioAttention, SubsetGate)

@@ -3,7 +3,6 @@
 import math
 
 import pytest
-import tensorflow as tf
 
 from crocodile_tf import config as config_lib
 from crocodile_tf import tables

@@ -45,7 +45,6 @@ def run_one(name: str, optimizer: str, steps: int, batch_size: int, repeats: int
 
     import crocodile_tf  # noqa: F401  (Keras 2 before TensorFlow)
     import tensorflow as tf
-    import tf_keras
 
     from crocodile_tf.models import ModelConfig, build_model
     from crocodile_tf.optimizers import make_optimizer

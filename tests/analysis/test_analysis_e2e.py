@@ -52,6 +52,7 @@ def test_crocodile_cross_expert_covariance_below_me_mmoe():
 
 def test_expert_probe_protocol_across_the_zoo():
     problem = planted_problem(64, num_domains=2, num_users=10, num_items=10, seed=0)
+    schema = problem.schema
     expected = {"crocodile": (3, False), "me_mmoe": (3, False), "mmoe": (3, False),
                 "sdem": (3, True), "ple": (3, True), "me_ple": (3, True), "hinet": (3, True),
                 "shared_bottom": None, "star": None}
@@ -99,7 +100,6 @@ def test_diversity_index_on_models_and_ia_logger(tmp_path):
 def test_crocodile_analyze_writes_every_figure(tmp_path):
     problem = planted_problem(6000, domain_proportions=(3.0, 1.0, 0.5), num_users=50, num_items=80, seed=2)
     data_dir = write_planted_tfrecords(problem, str(tmp_path / "data"))
-    schema = problem.schema
     # crocodile and sdem through `crocodile-experiment --analyze` (DI / IA columns), then the
     # same crocodile without CovLoss for the with / without heatmaps.
     base = config_lib.TrainConfig(model_config=TINY, batch_size=128, epochs=1, steps_per_epoch=25,

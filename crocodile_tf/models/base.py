@@ -59,7 +59,10 @@ class MultiDomainModel(tf_keras.Model):
         total = task + tf.add_n(self.losses) if self.losses else task
         self.bce_tracker.update_state(task)
         self.loss_tracker.update_state(total)
-        return total
+        # Synchronous replicas all-reduce (sum) their gradients: scale as Keras' own losses do, so
+        # N replicas of batch B/N step like one process with batch B.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return total / replicas if replicas > 1 else total
 
     def test_step(self, data):
         # Training-only terms (CovLoss & co.) are not computed at evaluation: drop their metrics

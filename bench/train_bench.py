@@ -2,9 +2,10 @@
 
 For each model: build it at SPEC §9's reference configuration on KuaiRand-shaped ids (40 fields,
 vocabularies 2..200,000, plus the domain; embedding dim 16, experts [256, 128], towers [64]),
-compile with the training binary's optimizer (`--optimizers`: "split" = Adagrad on the
+compile with the training binary's optimizer (`--optimizers`: "split" = LazyAdam on the
 embedding tables + Adam on dense weights, the default; "adam" = one Adam, whose dense update of
-every embedding row makes the step cost grow with the vocabulary), run `--warmup` training steps (tracing, first allocations), then time
+every embedding row makes the step cost grow with the vocabulary), run `--warmup` training
+steps (tracing, first allocations), then time
 `--repeats` windows of `--steps` steps and report the median examples/s. Each model runs in its
 own subprocess so that the peak RSS (`resource.getrusage`) is that model's alone. Besides the
 registry's models, `crocodile[cov_weight=0]` is Crocodile without CovLoss's computation, for the
@@ -55,7 +56,7 @@ def run_one(name: str, optimizer: str, steps: int, batch_size: int, repeats: int
     data = kuairand_shaped_problem(batches * batch_size, seed=0)
     config = ModelConfig(**OVERRIDES.get(name, {}))
     model = build_model(name.split("[")[0], data.schema, config)
-    model.compile(optimizer=make_optimizer(optimizer, model, 1e-3, 0.05))
+    model.compile(optimizer=make_optimizer(optimizer, model, 1e-3, 1e-3))
     dataset = (tf.data.Dataset.from_tensor_slices((data.features, data.labels))
                .batch(batch_size, drop_remainder=True).cache().repeat()
                .prefetch(tf.data.AUTOTUNE))

@@ -113,18 +113,26 @@ class ExpertBank(tf_keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
+        # Works expert-major ([K, B, n]) so that every layer is one batched GEMM with no layout
+        # change in between; a shared input's first layer is one [B, n] x [n, K * out] GEMM.
+        # (bench/layers_bench.py measures it against one einsum per layer.)
         if isinstance(inputs, (list, tuple)):
-            inputs = tf.stack(inputs, axis=1)
-        x = inputs
+            x = tf.stack(inputs, axis=0)
+        elif inputs.shape.rank == 3:
+            x = tf.transpose(inputs, [1, 0, 2])
+        else:
+            x = inputs
         for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
             if x.shape.rank == 2:  # shared input, first layer only
-                x = tf.einsum("bi,kio->bko", x, kernel)
+                fan_in, out = kernel.shape[1], kernel.shape[2]
+                wide = tf.reshape(tf.transpose(kernel, [1, 0, 2]), [fan_in, self.num_experts * out])
+                x = tf.transpose(tf.reshape(tf.matmul(x, wide), [-1, self.num_experts, out]), [1, 0, 2])
             else:
-                x = tf.einsum("bki,kio->bko", x, kernel)
-            x = self.activation(x + bias)
+                x = tf.matmul(x, kernel)
+            x = self.activation(x + bias[:, None, :])
             if self.dropout and i < len(self.units) - 1:
                 x = self.dropout_layer(x, training=training)
-        return x
+        return tf.transpose(x, [1, 0, 2])  # [B, K, d]
 
     def get_config(self):
         return {**super().get_config(), "num_experts": self.num_experts, "units": list(self.units),

@@ -47,7 +47,10 @@ class Run:
 
     @property
     def has_covloss(self) -> bool:
-        return self.model_config.disentangle == "cov" and self.model_config.cov_weight > 0
+        # Read the built model, not the config: baselines (e.g. me_mmoe) ignore config.loss.
+        from crocodile_tf.losses import CrossExpertCovariance
+        return any(isinstance(layer, CrossExpertCovariance) and layer.weight > 0
+                   for layer in self.model.layers)
 
 
 def load_run(model_dir: str, label: str | None = None) -> Run:

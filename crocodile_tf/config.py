@@ -23,7 +23,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from crocodile_tf.models.config import ModelConfig
+from crocodile_tf.models.config import ModelConfig, from_checked_dict
 
 OPTIMIZERS = ("adam", "split")
 EMBEDDING_OPTIMIZERS = ("lazy_adam", "adagrad")
@@ -101,10 +101,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> "TrainConfig":
-        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"TrainConfig: unknown keys {sorted(unknown)}.")
-        return cls(**config)
+        return from_checked_dict(cls, config)
 
     def save(self, model_dir: str) -> str:
         tf.io.gfile.makedirs(model_dir)

@@ -30,6 +30,14 @@ from typing import Any
 GATES = ("mmoe", "pg", "peg")
 
 
+def from_checked_dict(cls, config: dict[str, Any]):
+    """`cls(**config)` for a dataclass, with unknown keys reported by name."""
+    unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}.")
+    return cls(**config)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Model hyper-parameters (one set shared by the whole zoo; each model reads what it needs).
@@ -119,7 +127,4 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, config: dict[str, Any]) -> "ModelConfig":
-        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"ModelConfig: unknown keys {sorted(unknown)}.")
-        return cls(**config)
+        return from_checked_dict(cls, config)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging as std_logging
 import math
 import os
 import shutil
@@ -235,10 +236,21 @@ def resolve_config(flag_values) -> config_lib.TrainConfig:
         raise app.UsageError(str(e)) from None
 
 
+class _HideTensorFlowInfo(std_logging.Filter):
+    """Drops INFO records logged from inside TensorFlow through absl (one "Sharding callback
+    duration" line per checkpoint); warnings and our own INFO lines pass."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno > std_logging.INFO or f"{os.sep}tensorflow{os.sep}" not in record.pathname
+
+
 def quiet_tensorflow_info() -> None:
-    """Our progress lines at INFO, TensorFlow's own INFO chatter (checkpoint sharding) hidden."""
+    """Our progress lines at INFO, TensorFlow's own INFO chatter hidden."""
     logging.set_verbosity(logging.INFO)
     tf.get_logger().setLevel("WARNING")
+    absl_logger = logging.get_absl_logger()
+    if not any(isinstance(f, _HideTensorFlowInfo) for f in absl_logger.filters):
+        absl_logger.addFilter(_HideTensorFlowInfo())
 
 
 def main(argv) -> None:
